@@ -1,0 +1,73 @@
+//! The only module with `unsafe`: process groups, the parent-death signal,
+//! signalling a child's whole group and advisory file locks. Each function is
+//! a thin wrapper over one libc call.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// Makes a child the leader of its own process group and, on Linux, asks the
+/// kernel to kill it when this process dies, so no child outlives the tool.
+pub fn isolate(cmd: &mut Command) {
+    cmd.process_group(0);
+    #[cfg(target_os = "linux")]
+    {
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: the closure runs between fork and exec and only calls
+        // async-signal-safe functions (prctl, getppid, _exit).
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // The parent may have died between fork and prctl.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+/// Sends SIGKILL to the process group led by `pid`. A group that is already
+/// gone is not an error.
+pub fn kill_group(pid: u32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    if pid <= 1 {
+        return;
+    }
+    // SAFETY: kill has no memory-safety preconditions; a negative pid names a
+    // process group, and the group id is the child's pid (see `isolate`).
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+}
+
+/// Tries to take an exclusive advisory lock on `file` without blocking.
+/// Returns `Ok(false)` when another process holds it. The lock goes away with
+/// the file descriptor, so a lock left by a dead process never blocks.
+pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
+    // SAFETY: the descriptor is valid for the lifetime of `file`.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+/// Whether stdin is a terminal.
+pub fn stdin_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    io::stdin().is_terminal()
+}
