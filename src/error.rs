@@ -89,7 +89,7 @@ impl Failure {
         let hint = err
             .chain()
             .find_map(|c| c.downcast_ref::<Hinted>())
-            .map(|h| h.0.clone());
+            .map(|h| h.hint.clone());
         let mut failure = Failure::new(kind, format!("{err:#}"));
         if let Some(hint) = hint {
             failure = failure.with_hint(hint);
@@ -119,14 +119,17 @@ impl fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// An error that carries a hint for the user; the hint ends up in
-/// `error.hint` when the error reaches the edge.
+/// An error message with a hint for the user. It displays as the message;
+/// the hint ends up in `error.hint` when the error reaches the edge.
 #[derive(Debug)]
-pub struct Hinted(pub String);
+pub struct Hinted {
+    pub message: String,
+    pub hint: String,
+}
 
 impl fmt::Display for Hinted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 

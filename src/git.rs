@@ -401,10 +401,13 @@ fn nul_list(items: &[String]) -> Vec<u8> {
 fn failure(args: &[&str], out: &Output) -> anyhow::Error {
     let op = args.first().copied().unwrap_or("");
     let said = out.complaint(4);
-    let err = anyhow::anyhow!("git {op} failed ({}): {said}", out.status_text());
+    let message = format!("git {op} failed ({}): {said}", out.status_text());
     match hint_for(&said) {
-        Some(h) => err.context(Hinted(h.to_string())),
-        None => err,
+        Some(h) => anyhow::Error::new(Hinted {
+            message,
+            hint: h.to_string(),
+        }),
+        None => anyhow::Error::msg(message),
     }
 }
 

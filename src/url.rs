@@ -257,7 +257,9 @@ mod tests {
         ] {
             assert!(ok(bad).is_err(), "{bad}");
         }
-        let err = ok("https://user:SECRETVALUE@h/r.git").err().unwrap_or_default();
+        let err = ok("https://user:SECRETVALUE@h/r.git")
+            .err()
+            .unwrap_or_default();
         assert!(!err.contains("SECRETVALUE"), "{err}");
     }
 
