@@ -168,20 +168,12 @@ impl Run<'_> {
 
     fn try_prepare(&mut self, url: &str, branch: &str) -> Result<Option<String>, Failure> {
         let started = Instant::now();
-        if self.checkout.has_repo() {
-            self.checkout.clear_stale_locks().kind(Kind::Internal)?;
-            self.git
-                .run(&["rev-parse", "--verify", "--quiet", "HEAD^{tree}"])
-                .map(drop)
-                .or_else(|_| {
-                    // An unborn branch has no HEAD tree; the repository itself must still answer.
-                    self.git.run(&["rev-parse", "--git-dir"]).map(drop)
-                })
-                .kind(Kind::Internal)?;
-        } else {
-            self.git.init().kind(Kind::Internal)?;
-            self.checkout.mark().kind(Kind::Internal)?;
-        }
+        // The marker goes first and `git init` always runs (it only fills in
+        // what is missing), so a run killed half-way through creating the
+        // repository leaves a checkout the next run still recognises.
+        self.checkout.mark().kind(Kind::Internal)?;
+        self.git.init().kind(Kind::Internal)?;
+        self.checkout.clear_stale_locks().kind(Kind::Internal)?;
         let mut tip = self.git.remote_tip(url, branch).kind(Kind::Git)?;
         if let Some(sha) = tip.clone() {
             if !self.git.has_commit(&sha) {

@@ -121,12 +121,7 @@ impl Checkout {
         ))
     }
 
-    /// Whether the checkout already holds a repository made by this tool.
-    pub fn has_repo(&self) -> bool {
-        self.path.join(".git").join(MARKER).is_file()
-    }
-
-    /// Marks a freshly initialised repository and pins its attributes.
+    /// Marks the checkout as ours and pins its git attributes (idempotent).
     pub fn mark(&self) -> Result<()> {
         let git = self.path.join(".git");
         fs::create_dir_all(git.join("info")).context("creating .git/info")?;
