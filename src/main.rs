@@ -13,6 +13,7 @@ mod guards;
 mod logging;
 mod place;
 mod process;
+mod pull;
 mod report;
 mod secret;
 mod signals;
@@ -70,6 +71,8 @@ fn main() -> ExitCode {
         }
     };
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let (own, child) = sys::peak_rss_kib();
+    log::debug!("peak RSS: self {own} KiB, largest child {child} KiB");
     let line = report.to_line();
     if let Some(path) = result_file {
         if let Err(e) = write_result_file(&path, &line) {

@@ -13,14 +13,13 @@ use crate::error::{Failure, Kind, ResultExt};
 use crate::git::{Git, Identity, Push};
 use crate::guards::{self, DeletionCounts, Refusal, Scanner};
 use crate::place::{self, Place};
-use crate::process::{NotStarted, TimedOut};
+use crate::pull::{sleep, Pull};
 use crate::report::{Changes, Report};
 use crate::signals;
-use crate::wmill::{self, Wmill};
+use crate::wmill::Wmill;
 use crate::workdir::{Checkout, Private};
 
-/// Attempts for a pull and for a push (SPEC 8, 6).
-const PULL_ATTEMPTS: u32 = 3;
+/// Attempts for a push (SPEC 6).
 const PUSH_ATTEMPTS: u32 = 3;
 
 /// Most changed paths listed in a commit body.
@@ -117,8 +116,8 @@ impl Run<'_> {
 
         let tip = self.prepare(&url, &branch)?;
         let before = self.content_count(tip.as_deref())?;
-        self.write_scope(before)?;
-        self.pull()?;
+        let emptied = self.write_scope(before)?;
+        self.pull(before == 0 || emptied)?;
         let snapshot = self.snapshot(tip.as_deref())?;
         self.guard(&snapshot, before)?;
 
@@ -213,7 +212,7 @@ impl Run<'_> {
 
     /// Writes `<place>/wmill.yaml`; when the recorded scope differs, empties
     /// the place first, since wmill leaves files of kinds it stopped syncing.
-    fn write_scope(&mut self, before: usize) -> Result<(), Failure> {
+    fn write_scope(&mut self, before: usize) -> Result<bool, Failure> {
         let dir = self.place_dir();
         fs::create_dir_all(&dir)
             .with_context(|| format!("creating {}", dir.display()))
@@ -221,7 +220,8 @@ impl Run<'_> {
         let yaml = place::wmill_yaml(&self.cfg.scope);
         let path = dir.join(place::WMILL_YAML);
         let recorded = fs::read_to_string(&path).ok();
-        if before > 0 && recorded.as_deref() != Some(yaml.as_str()) {
+        let rescope = before > 0 && recorded.as_deref() != Some(yaml.as_str());
+        if rescope {
             log::info!("the backup's scope changed (wmill.yaml): pulling the place afresh");
             let tracked = self.git.tracked_paths().kind(Kind::Git)?;
             for p in tracked.iter().filter(|p| self.place.owns(p)) {
@@ -234,61 +234,14 @@ impl Run<'_> {
         fs::write(&path, yaml)
             .with_context(|| format!("writing {}", path.display()))
             .kind(Kind::Git)?;
-        let lock = dir.join(place::LOCK_YAML);
-        match fs::remove_file(&lock) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Failure::new(
-                Kind::Git,
-                format!("removing {}: {e}", lock.display()),
-            )),
-        }
+        Ok(rescope)
     }
 
-    /// `wmill sync pull`, retried with backoff unless wmill said the call
-    /// itself is wrong.
-    fn pull(&mut self) -> Result<(), Failure> {
-        let wmill = wmill_for(self.cfg, self.private);
-        let dir = self.place_dir();
-        let base = self.cfg.windmill_base_url.as_str().to_string();
-        for attempt in 1..=PULL_ATTEMPTS {
-            self.report.attempts.pull = attempt;
-            let started = Instant::now();
-            log::info!(
-                "pulling workspace {} from {base} (attempt {attempt} of {PULL_ATTEMPTS})",
-                self.cfg.workspace
-            );
-            let err = match wmill.pull(&dir, false, &[]) {
-                Ok(out) if out.success() => {
-                    log::info!("pulled in {} ms", started.elapsed().as_millis());
-                    return Ok(());
-                }
-                Ok(out) => wmill::classify(&out, &base, &self.cfg.workspace),
-                Err(e) if e.downcast_ref::<TimedOut>().is_some() => wmill::PullError {
-                    message: format!("{e}"),
-                    hint: "Windmill did not answer in time: check that the server is healthy, or raise `pull_timeout_secs` for a very large workspace".into(),
-                    retry: true,
-                },
-                Err(e) if e.downcast_ref::<NotStarted>().is_some() => {
-                    return Err(Failure::new(
-                        Kind::Windmill,
-                        format!("could not start wmill ({}): {}", wmill.program().display(), root_cause(&e)),
-                    )
-                    .with_hint("install windmill-cli (npm install -g windmill-cli@<server version>) or set `wmill_path`"));
-                }
-                Err(e) => return Err(Failure::from_error(Kind::Windmill, e)),
-            };
-            if !err.retry || attempt == PULL_ATTEMPTS {
-                return Err(Failure::new(Kind::Windmill, err.message).with_hint(err.hint));
-            }
-            let wait = backoff(attempt);
-            log::warn!("{}; trying again in {} s", err.message, wait.as_secs());
-            sleep(wait).kind(Kind::Windmill)?;
-        }
-        Err(Failure::new(
-            Kind::Internal,
-            "internal error: the pull loop ended without a result",
-        ))
+    fn pull(&mut self, empty: bool) -> Result<(), Failure> {
+        let mut pull = Pull::new(self.cfg, self.private, &self.place_dir());
+        let result = pull.run(empty);
+        self.report.attempts.pull = pull.attempts;
+        result
     }
 
     /// Stages exactly the place and diffs it against the tip.
@@ -534,22 +487,6 @@ pub fn commit_message(cfg: &Config, changes: &[(char, String)]) -> String {
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(u64::from(attempt))
-}
-
-/// Sleeps, waking early (with an error) on SIGINT/SIGTERM.
-fn sleep(d: Duration) -> anyhow::Result<()> {
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        signals::check()?;
-        std::thread::sleep(
-            Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())),
-        );
-    }
-    signals::check()
-}
-
-fn root_cause(e: &anyhow::Error) -> String {
-    e.root_cause().to_string()
 }
 
 pub fn short(sha: &str) -> &str {

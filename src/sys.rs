@@ -71,3 +71,19 @@ pub fn stdin_is_terminal() -> bool {
     use std::io::IsTerminal;
     io::stdin().is_terminal()
 }
+
+/// Peak resident set size in KiB of this process and of the largest child
+/// it has waited for (Linux reports `ru_maxrss` in KiB).
+pub fn peak_rss_kib() -> (u64, u64) {
+    let read = |who| {
+        // SAFETY: getrusage only writes into the zeroed struct we own.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::getrusage(who, &mut usage) };
+        if rc == 0 {
+            u64::try_from(usage.ru_maxrss).unwrap_or(0)
+        } else {
+            0
+        }
+    };
+    (read(libc::RUSAGE_SELF), read(libc::RUSAGE_CHILDREN))
+}

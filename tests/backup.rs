@@ -513,7 +513,7 @@ fn a_commit_pushed_by_someone_else_meanwhile_is_kept_under_ours() {
     std::fs::write(
         &shim,
         format!(
-            "#!/bin/sh\nset -e\ncd '{other}'\nprintf 'v2\\n' > README.md\ngit -c user.name=Person -c user.email=p@example.com commit -qam 'Edit README by hand'\ngit push -q origin HEAD:main\ncd - >/dev/null\nexec '{wmill}' \"$@\"\n",
+            "#!/bin/sh\nset -e\nif [ ! -e '{other}/pushed' ]; then\n  cd '{other}'\n  printf 'v2\\n' > README.md\n  git -c user.name=Person -c user.email=p@example.com commit -qam 'Edit README by hand'\n  git push -q origin HEAD:main\n  touch pushed\n  cd - >/dev/null\nfi\nexec '{wmill}' \"$@\"\n",
             other = other.display(),
             wmill = wmill_path().display()
         ),
