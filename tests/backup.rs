@@ -5,105 +5,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{json, Value};
 use support::*;
-
-const TOKEN: &str = "wm-token-7Hq2xZ9pLk";
-const WS: &str = "sample";
-
-/// A Windmill stand-in, a bare remote, and a config pointing at both.
-struct Setup {
-    windmill: WindmillStandIn,
-    remote: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Setup {
-    fn new(ws: Workspace) -> Setup {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let remote = dir.path().join("remote.git");
-        init_bare(&remote);
-        Setup {
-            windmill: WindmillStandIn::start(TOKEN, WS, ws),
-            remote,
-            dir,
-        }
-    }
-
-    fn config(&self) -> Value {
-        json!({
-            "windmill_token": TOKEN,
-            "windmill_base_url": self.windmill.base_url(),
-            "workspace": WS,
-            "git_remote_url": self.remote,
-            "wmill_path": wmill_path(),
-            "git_timeout_secs": 60,
-            "pull_timeout_secs": 60,
-        })
-    }
-
-    fn with(&self, extra: Value) -> Value {
-        let mut c = self.config();
-        if let (Some(c), Value::Object(extra)) = (c.as_object_mut(), extra) {
-            c.extend(extra);
-        }
-        c
-    }
-
-    fn run(&self, config: Value) -> Outcome {
-        Tool::new().config(config).run()
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-}
-
-/// A plain `wmill sync pull` into an empty folder with the same wmill.yaml:
-/// the reference the pushed place must equal (SPEC 5).
-fn plain_pull(s: &Setup, wmill_yaml: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let dir = s.path("plain");
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    git(&dir, &["init", "--quiet"]);
-    std::fs::write(dir.join("wmill.yaml"), wmill_yaml).expect("write wmill.yaml");
-    let out = wmill_sync_pull(&dir, &s.windmill.base_url(), TOKEN, WS, &[]);
-    out.assert_code(0);
-    let mut files = std::collections::BTreeMap::new();
-    collect(&dir, &dir, &mut files);
-    files
-}
-
-fn collect(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
-    for entry in std::fs::read_dir(dir).expect("read_dir") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .strip_prefix(root)
-            .expect("prefix")
-            .to_string_lossy()
-            .into_owned();
-        if name == ".git" {
-            continue;
-        }
-        if path.is_dir() {
-            collect(root, &path, out);
-        } else {
-            out.insert(name, std::fs::read(&path).expect("read"));
-        }
-    }
-}
-
-fn without_bookkeeping(
-    files: &std::collections::BTreeMap<String, Vec<u8>>,
-    prefix: &str,
-) -> std::collections::BTreeMap<String, Vec<u8>> {
-    files
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone())))
-        .filter(|(k, _)| k != "wmill.yaml" && k != "wmill-lock.yaml")
-        .collect()
-}
 
 #[test]
 fn wmill_is_the_pinned_version() {
@@ -149,7 +54,7 @@ fn first_run_into_an_empty_remote_pushes_the_workspace() {
     );
     assert!(body.contains("A f/ops/job_1.sh"), "{body}");
     // SPEC 5: the place equals a plain pull into an empty folder.
-    let reference = plain_pull(&s, &tree["wmill.yaml"]);
+    let reference = s.plain_pull(&tree["wmill.yaml"]);
     assert_eq!(
         without_bookkeeping(&tree, ""),
         without_bookkeeping(&reference, "")
@@ -256,7 +161,7 @@ fn the_repos_own_files_survive_at_the_root() {
         tree["u/admin/notes.sh"].windows(2).any(|w| w == b"\r\n"),
         "CRLF lost"
     );
-    let reference = plain_pull(&s, &tree["wmill.yaml"]);
+    let reference = s.plain_pull(&tree["wmill.yaml"]);
     let place: std::collections::BTreeMap<_, _> = without_bookkeeping(&tree, "")
         .into_iter()
         .filter(|(k, _)| !own.iter().any(|(p, _)| p == k))
@@ -473,12 +378,7 @@ fn dry_run_leaves_the_remote_and_work_dir_as_they_were() {
     let config = s.with(json!({"work_dir": work_dir}));
     s.run(config.clone()).assert_code(0);
     let before_tip = tip(&s.remote, "main");
-    let snapshot = |dir: &Path| {
-        let mut files = std::collections::BTreeMap::new();
-        collect(dir, dir, &mut files);
-        let git_dir = git(dir, &["rev-parse", "HEAD"]);
-        (files, git_dir)
-    };
+    let snapshot = |dir: &Path| (files_of(dir), git(dir, &["rev-parse", "HEAD"]));
     let before = snapshot(&work_dir);
     s.windmill.update(|ws| {
         ws.script("f/ops/job_1", "bash", "echo changed for the dry run\n");

@@ -11,6 +11,7 @@
 pub mod git;
 pub mod git_http;
 pub mod run;
+pub mod setup;
 pub mod shims;
 pub mod windmill;
 
@@ -20,5 +21,6 @@ pub use git::{
 };
 pub use git_http::GitHttpServer;
 pub use run::{wmill_installed_version, wmill_path, wmill_sync_pull, Outcome, Tool, WmillPull};
+pub use setup::{files_of, without_bookkeeping, Setup, TOKEN, WS};
 pub use shims::{find_on_path, Gate, Shims};
 pub use windmill::{Fault, Json, Request, ScriptMeta, TarballQuery, WindmillStandIn, Workspace};
