@@ -23,6 +23,8 @@ struct Shared {
     username: String,
     /// The whole expected `Authorization` header value.
     expected_authorization: String,
+    /// Basic credentials that may fetch but not push, like a read-only token.
+    reader_authorization: Mutex<Option<String>>,
     backend: PathBuf,
     state: Mutex<State>,
     changed: Condvar,
@@ -65,6 +67,7 @@ impl GitHttpServer {
                 "Basic {}",
                 base64(format!("{username}:{password}").as_bytes())
             ),
+            reader_authorization: Mutex::new(None),
             backend,
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
@@ -99,6 +102,20 @@ impl GitHttpServer {
     pub fn set_hang(&self, hang: bool) {
         self.shared.lock().hang = hang;
         self.shared.changed.notify_all();
+    }
+
+    /// Accepts `username`/`password` for reading only: their pushes get 403
+    /// as from a hosting service's read-only token.
+    pub fn add_reader(&self, password: &str) {
+        let value = format!(
+            "Basic {}",
+            base64(format!("{}:{password}", self.shared.username).as_bytes())
+        );
+        *self
+            .shared
+            .reader_authorization
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(value);
     }
 
     /// `METHOD path?query status` of every answered request, in answer order.
@@ -174,7 +191,20 @@ fn handle(request: tiny_http::Request, shared: &Shared) {
     }
     let line = format!("{} {}", request.method(), request.url());
     let authorization = header(&request, "Authorization");
-    if authorization.as_deref() != Some(shared.expected_authorization.as_str()) {
+    let reader = shared
+        .reader_authorization
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if reader.is_some() && authorization == reader && request.url().contains("git-receive-pack") {
+        shared.lock().log.push(format!("{line} 403"));
+        let _ = request.respond(
+            tiny_http::Response::from_string("Forbidden: read-only token").with_status_code(403),
+        );
+        return;
+    }
+    let reading = reader.is_some() && authorization == reader;
+    if !reading && authorization.as_deref() != Some(shared.expected_authorization.as_str()) {
         shared.lock().log.push(format!("{line} 401"));
         let response = tiny_http::Response::from_string("Unauthorized")
             .with_status_code(401)
