@@ -441,3 +441,60 @@ fn a_commit_pushed_by_someone_else_meanwhile_is_kept_under_ours() {
     assert_eq!(tree["README.md"], b"v2\n");
     assert!(tree.contains_key("f/ops/job_1.sh"));
 }
+
+#[test]
+fn result_file_and_log_levels() {
+    let s = Setup::new(Workspace::sample());
+    let result = s.path("result.json");
+    let out = Tool::new()
+        .config(s.config())
+        .arg("--result-file")
+        .arg(result.to_str().expect("utf8"))
+        .run();
+    out.assert_code(0);
+    let written = std::fs::read_to_string(&result).expect("result file");
+    assert_eq!(written, out.stdout, "the result file holds the stdout line");
+    assert_eq!(out.stdout.lines().count(), 1);
+    assert!(
+        out.stderr.contains(" INFO ") && !out.stderr.contains(" DEBUG "),
+        "{}",
+        out.stderr
+    );
+
+    let quiet = Tool::new()
+        .config(s.config())
+        .arg("-q")
+        .env("RUST_LOG", "debug")
+        .run();
+    quiet.assert_code(0);
+    assert!(
+        !quiet.stderr.contains(" INFO ") && !quiet.stderr.contains(" DEBUG "),
+        "flags win over RUST_LOG: {}",
+        quiet.stderr
+    );
+
+    let from_env = Tool::new()
+        .config(s.config())
+        .env("RUST_LOG", "debug")
+        .run();
+    assert!(
+        from_env.stderr.contains(" DEBUG run git"),
+        "{}",
+        from_env.stderr
+    );
+
+    let verbose = Tool::new().config(s.config()).arg("-v").run();
+    assert!(verbose.stderr.contains(" DEBUG run git") && !verbose.stderr.contains(" TRACE "));
+    assert!(
+        verbose.stderr.contains("peak RSS: self"),
+        "{}",
+        verbose.stderr
+    );
+
+    let missing_dir = Tool::new()
+        .config(s.config())
+        .arg("--result-file")
+        .arg("/nonexistent/dir/result.json")
+        .run();
+    missing_dir.assert_code(2);
+}
