@@ -2,10 +2,119 @@
 //! a mass-deletion check and a scan of what would be committed for
 //! credentials. Findings name the file and the kind, never the value.
 
+use std::path::Path;
+
+use anyhow::Context;
 use serde_json::{json, Value};
 
-use crate::config::SecretScan;
+use crate::config::{Config, SecretScan};
+use crate::error::{Failure, Kind, ResultExt};
 use crate::glob::glob_match;
+
+/// What the guards look at: the snapshot's changes against the tip.
+pub struct Candidate<'a> {
+    /// The checkout, where added and modified files are read.
+    pub root: &'a Path,
+    /// `repo_subdir` (empty for the root): allowlist globs are relative to it.
+    pub subdir: &'a str,
+    /// `(status, path)` pairs, A, M or D, paths relative to the repo root.
+    pub changes: &'a [(char, String)],
+    /// Content files of the place before the pull.
+    pub before: usize,
+}
+
+/// Runs both guards. Returns the warnings to report, or the refusal (both
+/// guards' reasons when both refuse).
+pub fn check(cfg: &Config, c: &Candidate, dry_run: bool) -> Result<Vec<String>, Failure> {
+    let deleted = c.changes.iter().filter(|(s, _)| *s == 'D').count();
+    let added = c.changes.iter().filter(|(s, _)| *s == 'A').count();
+    let counts = DeletionCounts {
+        before: c.before,
+        after: (c.before + added).saturating_sub(deleted),
+        deleted,
+    };
+    let mut refusals: Vec<Refusal> = Vec::new();
+    refusals.extend(mass_deletion(
+        counts,
+        cfg.max_delete_ratio,
+        cfg.allow_mass_delete,
+    ));
+    let mut warnings = Vec::new();
+    let findings = scan_files(cfg, c)?;
+    if !findings.is_empty() {
+        match cfg.secret_scan {
+            SecretScan::Block => refusals.push(secret_refusal(&findings)),
+            SecretScan::Warn => warnings.extend(
+                findings
+                    .iter()
+                    .map(|f| format!("secret scan: {}", f.describe())),
+            ),
+            SecretScan::Off => {}
+        }
+    }
+    if refusals.is_empty() {
+        return Ok(warnings);
+    }
+    let reason = refusals
+        .iter()
+        .map(|r| r.reason.clone())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut guard = json!({
+        "name": refusals.iter().map(|r| r.name).collect::<Vec<_>>().join("+"),
+        "reason": reason,
+    });
+    if let Some(obj) = guard.as_object_mut() {
+        for r in &refusals {
+            if let Value::Object(d) = r.to_json() {
+                obj.extend(d.into_iter().filter(|(k, _)| k != "name" && k != "reason"));
+            }
+        }
+    }
+    let prefix = if dry_run { "dry run: " } else { "" };
+    let hint = if refusals.iter().any(|r| r.name == "secret_scan") {
+        "remove the credential from the script in Windmill (use a secret variable or resource), or list the path in `secret_scan_allow`"
+    } else {
+        "if the deletions are intended, run once with `allow_mass_delete: true`"
+    };
+    let mut failure =
+        Failure::new(Kind::Guard, format!("{prefix}refused to commit: {reason}")).with_hint(hint);
+    failure.guard = Some(guard);
+    Err(failure)
+}
+
+/// Scans the added and modified files.
+fn scan_files(cfg: &Config, c: &Candidate) -> Result<Vec<Finding>, Failure> {
+    if cfg.secret_scan == SecretScan::Off {
+        return Ok(Vec::new());
+    }
+    let mut tokens = vec![("configured_windmill_token", cfg.windmill_token.expose())];
+    if let Some(t) = &cfg.git_token {
+        tokens.push(("configured_git_token", t.expose()));
+    }
+    let scanner = Scanner {
+        tokens,
+        allow: &cfg.secret_scan_allow,
+        mode: cfg.secret_scan,
+    };
+    let mut findings = Vec::new();
+    for (_, path) in c.changes.iter().filter(|(s, _)| *s != 'D') {
+        let file = c.root.join(path);
+        let content = std::fs::read(&file)
+            .with_context(|| format!("reading {} for the secret scan", file.display()))
+            .kind(Kind::Git)?;
+        let inner = path
+            .strip_prefix(c.subdir)
+            .map(|p| p.trim_start_matches('/'))
+            .filter(|_| !c.subdir.is_empty())
+            .unwrap_or(path);
+        findings.extend(scanner.scan(inner, &content).into_iter().map(|mut f| {
+            f.file = path.clone();
+            f
+        }));
+    }
+    Ok(findings)
+}
 
 /// Counts the mass-deletion guard decides on.
 #[derive(Debug, Clone, Copy)]

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::config::{Config, SecretScan};
+use crate::config::Config;
 use crate::error::{Failure, Kind, ResultExt};
 use crate::git::{Git, Identity, Push};
-use crate::guards::{self, DeletionCounts, Refusal, Scanner};
+use crate::guards::{self, Candidate};
 use crate::place::{self, Place};
 use crate::pull::{sleep, Pull};
 use crate::report::{Changes, Report};
@@ -284,100 +284,16 @@ impl Run<'_> {
     }
 
     fn guard(&mut self, snapshot: &Snapshot, before: usize) -> Result<(), Failure> {
-        let deleted = snapshot.changes.iter().filter(|(s, _)| *s == 'D').count();
-        let added = snapshot.changes.iter().filter(|(s, _)| *s == 'A').count();
-        let counts = DeletionCounts {
+        let candidate = Candidate {
+            root: &self.checkout.path,
+            subdir: self.place.subdir(),
+            changes: &snapshot.changes,
             before,
-            after: before + added - deleted.min(before + added),
-            deleted,
         };
-        let mut refusals: Vec<Refusal> = Vec::new();
-        if let Some(r) = guards::mass_deletion(
-            counts,
-            self.cfg.max_delete_ratio,
-            self.cfg.allow_mass_delete,
-        ) {
-            refusals.push(r);
+        for warning in guards::check(self.cfg, &candidate, self.opts.dry_run)? {
+            self.report.warn(warning);
         }
-        let findings = self.scan(snapshot)?;
-        if !findings.is_empty() {
-            match self.cfg.secret_scan {
-                SecretScan::Block => refusals.push(guards::secret_refusal(&findings)),
-                SecretScan::Warn => {
-                    for f in &findings {
-                        self.report.warn(format!("secret scan: {}", f.describe()));
-                    }
-                }
-                SecretScan::Off => {}
-            }
-        }
-        if refusals.is_empty() {
-            return Ok(());
-        }
-        let reason = refusals
-            .iter()
-            .map(|r| r.reason.clone())
-            .collect::<Vec<_>>()
-            .join("; ");
-        let mut guard = serde_json::json!({
-            "name": refusals.iter().map(|r| r.name).collect::<Vec<_>>().join("+"),
-            "reason": reason,
-        });
-        if let Some(obj) = guard.as_object_mut() {
-            for r in &refusals {
-                if let serde_json::Value::Object(d) = r.to_json() {
-                    obj.extend(d.into_iter().filter(|(k, _)| k != "name" && k != "reason"));
-                }
-            }
-        }
-        let prefix = if self.opts.dry_run { "dry run: " } else { "" };
-        let mut failure = Failure::new(Kind::Guard, format!("{prefix}refused to commit: {reason}")).with_hint(
-            if refusals.iter().any(|r| r.name == "secret_scan") {
-                "remove the credential from the script in Windmill (use a secret variable or resource), or list the path in `secret_scan_allow`"
-            } else {
-                "if the deletions are intended, run once with `allow_mass_delete: true`"
-            },
-        );
-        failure.guard = Some(guard);
-        Err(failure)
-    }
-
-    /// Scans the added and modified files of the snapshot.
-    fn scan(&self, snapshot: &Snapshot) -> Result<Vec<guards::Finding>, Failure> {
-        if self.cfg.secret_scan == SecretScan::Off {
-            return Ok(Vec::new());
-        }
-        let mut tokens = vec![(
-            "configured_windmill_token",
-            self.cfg.windmill_token.expose(),
-        )];
-        if let Some(t) = &self.cfg.git_token {
-            tokens.push(("configured_git_token", t.expose()));
-        }
-        let scanner = Scanner {
-            tokens,
-            allow: &self.cfg.secret_scan_allow,
-            mode: self.cfg.secret_scan,
-        };
-        let mut findings = Vec::new();
-        for (status, path) in &snapshot.changes {
-            if *status == 'D' {
-                continue;
-            }
-            let file = self.checkout.path.join(path);
-            let content = fs::read(&file)
-                .with_context(|| format!("reading {} for the secret scan", file.display()))
-                .kind(Kind::Git)?;
-            let inner = path
-                .strip_prefix(self.place.subdir())
-                .map(|p| p.trim_start_matches('/'))
-                .unwrap_or(path);
-            findings.extend(scanner.scan(inner, &content).into_iter().map(|mut f| {
-                f.file = path.clone();
-                f
-            }));
-        }
-        Ok(findings)
+        Ok(())
     }
 
     fn commit_and_push(

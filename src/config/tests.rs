@@ -1,5 +1,6 @@
 use serde_json::json;
 
+use super::rules::normalise_subdir;
 use super::*;
 
 fn env() -> Env {

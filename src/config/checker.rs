@@ -1,202 +1,18 @@
-//! The sync config: read as one JSON object, checked whole (every problem
-//! reported at once), defaults applied, secrets wrapped. Nothing here starts
-//! a process.
+//! Checks the config object key by key, collecting every problem, and
+//! builds the [`Config`] with defaults from the environment.
 
-use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use super::rules::{edit_distance, escape_key, normalise_subdir, type_name, valid_workspace_id};
+use super::{
+    check_branch, Config, Env, Loaded, Problems, Scope, SecretScan, DEFAULT_COMMIT_MESSAGE, KEYS,
+};
 use crate::secret::Secret;
 use crate::url::{RemoteUrl, WebUrl};
 
-/// Largest config accepted, in bytes.
-pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
-
-/// The default `commit_message`.
-pub const DEFAULT_COMMIT_MESSAGE: &str = "Automated Windmill workspace backup - {workspace}";
-
-/// The validated config the run works from.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub windmill_token: Secret,
-    pub windmill_base_url: WebUrl,
-    pub workspace: String,
-    pub git_remote: RemoteUrl,
-    pub git_token: Option<Secret>,
-    pub git_username: String,
-    pub git_branch: String,
-    pub git_user_name: String,
-    pub git_user_email: String,
-    /// Empty for the repo root; otherwise `a/b` without leading or trailing `/`.
-    pub repo_subdir: String,
-    pub commit_message: String,
-    pub work_dir: Option<PathBuf>,
-    pub wmill_path: PathBuf,
-    pub scope: Scope,
-    pub pull_timeout_secs: u64,
-    pub git_timeout_secs: u64,
-    pub lock_timeout_secs: u64,
-    pub max_delete_ratio: f64,
-    pub allow_mass_delete: bool,
-    pub secret_scan: SecretScan,
-    pub secret_scan_allow: Vec<String>,
-}
-
-/// What the backup covers; recorded in `<place>/wmill.yaml`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scope {
-    pub include_secrets: bool,
-    pub include_schedules: bool,
-    pub include_triggers: bool,
-    pub include_users: bool,
-    pub include_groups: bool,
-    pub include_settings: bool,
-    pub includes: Vec<String>,
-    pub excludes: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecretScan {
-    Block,
-    Warn,
-    Off,
-}
-
-/// The environment the config's defaults may come from (SPEC 2 and 3).
-#[derive(Debug, Default, Clone)]
-pub struct Env {
-    pub vars: BTreeMap<String, String>,
-}
-
-impl Env {
-    pub fn from_process() -> Self {
-        let keys = [
-            "WINDMILL_BASE_URL",
-            "BASE_INTERNAL_URL",
-            "WM_BASE_URL",
-            "WM_WORKSPACE",
-            "WM_TOKEN",
-        ];
-        let vars = keys
-            .iter()
-            .filter_map(|k| {
-                std::env::var(k)
-                    .ok()
-                    .filter(|v| !v.is_empty())
-                    .map(|v| (k.to_string(), v))
-            })
-            .collect();
-        Env { vars }
-    }
-
-    fn get(&self, key: &str) -> Option<&str> {
-        self.vars.get(key).map(String::as_str)
-    }
-}
-
-/// A config that parsed, plus the warnings it raised.
-#[derive(Debug)]
-pub struct Loaded {
-    pub config: Config,
-    pub warnings: Vec<String>,
-}
-
-/// Every problem found, each naming its key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Problems(pub Vec<String>);
-
-impl Problems {
-    pub fn message(&self) -> String {
-        match self.0.as_slice() {
-            [one] => format!("invalid config: {one}"),
-            many => format!(
-                "invalid config ({} problems): {}",
-                many.len(),
-                many.join("; ")
-            ),
-        }
-    }
-}
-
-/// Every key the config knows, with whether it is a secret.
-const KEYS: &[(&str, bool)] = &[
-    ("windmill_token", true),
-    ("windmill_base_url", false),
-    ("workspace", false),
-    ("git_remote_url", false),
-    ("git_token", true),
-    ("git_username", false),
-    ("git_branch", false),
-    ("git_user_name", false),
-    ("git_user_email", false),
-    ("repo_subdir", false),
-    ("commit_message", false),
-    ("work_dir", false),
-    ("wmill_path", false),
-    ("include_secrets", false),
-    ("include_schedules", false),
-    ("include_triggers", false),
-    ("include_users", false),
-    ("include_groups", false),
-    ("include_settings", false),
-    ("includes", false),
-    ("excludes", false),
-    ("pull_timeout_secs", false),
-    ("git_timeout_secs", false),
-    ("lock_timeout_secs", false),
-    ("max_delete_ratio", false),
-    ("allow_mass_delete", false),
-    ("secret_scan", false),
-    ("secret_scan_allow", false),
-];
-
-/// Reads at most [`MAX_CONFIG_BYTES`] from `input`.
-pub fn read_limited(mut input: impl Read, what: &str) -> Result<Vec<u8>, Problems> {
-    let mut buf = Vec::new();
-    let read = input
-        .by_ref()
-        .take(MAX_CONFIG_BYTES + 1)
-        .read_to_end(&mut buf);
-    match read {
-        Err(e) => Err(Problems(vec![format!(
-            "could not read the config from {what}: {e}"
-        )])),
-        Ok(_) if buf.len() as u64 > MAX_CONFIG_BYTES => Err(Problems(vec![format!(
-            "the config from {what} is larger than {} bytes",
-            MAX_CONFIG_BYTES
-        )])),
-        Ok(_) => Ok(buf),
-    }
-}
-
-/// Parses and validates a config. `base` resolves relative paths.
-pub fn load(bytes: &[u8], env: &Env, base: &Path) -> Result<Loaded, Problems> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        Problems(vec![format!(
-            "the config is not valid UTF-8 (first bad byte at offset {})",
-            e.valid_up_to()
-        )])
-    })?;
-    if text.trim().is_empty() {
-        return Err(Problems(vec![
-            "the config is empty: expected one JSON object such as {\"git_remote_url\": \"...\"}"
-                .into(),
-        ]));
-    }
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| Problems(vec![format!("the config is not valid JSON: {e}")]))?;
-    let Value::Object(map) = value else {
-        return Err(Problems(vec![format!(
-            "the config must be a JSON object, not {}",
-            type_name(&value)
-        )]));
-    };
-    Checker::new(map, env, base).check()
-}
-
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     map: Map<String, Value>,
     env: &'a Env,
     base: &'a Path,
@@ -205,7 +21,7 @@ struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn new(map: Map<String, Value>, env: &'a Env, base: &'a Path) -> Self {
+    pub(super) fn new(map: Map<String, Value>, env: &'a Env, base: &'a Path) -> Self {
         Checker {
             map,
             env,
@@ -219,7 +35,7 @@ impl<'a> Checker<'a> {
         self.problems.push(format!("`{key}`: {text}"));
     }
 
-    fn check(mut self) -> Result<Loaded, Problems> {
+    pub(super) fn check(mut self) -> Result<Loaded, Problems> {
         self.unknown_keys();
         let windmill_token = self.secret("windmill_token");
         let git_token = self.secret("git_token");
@@ -639,112 +455,3 @@ impl<'a> Checker<'a> {
         }
     }
 }
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// Shows a key from user input safely in one line.
-fn escape_key(key: &str) -> String {
-    let shown: String = key
-        .chars()
-        .take(64)
-        .flat_map(char::escape_default)
-        .collect();
-    if key.chars().count() > 64 {
-        format!("{shown}...")
-    } else {
-        shown
-    }
-}
-
-fn valid_workspace_id(ws: &str) -> bool {
-    !ws.is_empty()
-        && ws.len() <= 50
-        && ws
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// `git check-ref-format --branch` rules, plus wmill's refusal of `wm-fork/`.
-pub fn check_branch(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        return Err("is empty");
-    }
-    if name.starts_with("wm-fork/") {
-        return Err("is under `wm-fork/`, which wmill reserves");
-    }
-    if name.starts_with('-') {
-        return Err("starts with `-`");
-    }
-    if name == "HEAD" || name == "@" {
-        return Err("is not a branch name");
-    }
-    if name.contains("..") || name.contains("@{") || name.contains("//") {
-        return Err("contains `..`, `@{` or `//`");
-    }
-    if name.starts_with('/') || name.ends_with('/') || name.ends_with('.') {
-        return Err("starts or ends with `/`, or ends with `.`");
-    }
-    if name
-        .chars()
-        .any(|c| c.is_ascii_control() || c == '\u{7f}' || " ~^:?*[\\".contains(c))
-    {
-        return Err("contains a space, a control character or one of ~ ^ : ? * [ \\");
-    }
-    if name
-        .split('/')
-        .any(|c| c.starts_with('.') || c.ends_with(".lock"))
-    {
-        return Err("has a part starting with `.` or ending with `.lock`");
-    }
-    Ok(())
-}
-
-/// Normalises `repo_subdir`: relative, no `..`, no `.git`, no empty parts.
-pub fn normalise_subdir(raw: &str) -> Result<String, &'static str> {
-    if raw.starts_with('/') || raw.starts_with('\\') {
-        return Err("must be relative (no leading `/`)");
-    }
-    if raw.contains('\\') {
-        return Err("must use `/` as separator");
-    }
-    let mut parts = Vec::new();
-    for part in raw.split('/') {
-        match part {
-            "" | "." => continue,
-            ".." => return Err("must not contain `..`"),
-            p if p.eq_ignore_ascii_case(".git") => return Err("must not contain `.git`"),
-            p if p.chars().any(|c| c.is_control()) => {
-                return Err("must not contain control characters")
-            }
-            p => parts.push(p),
-        }
-    }
-    Ok(parts.join("/"))
-}
-
-/// Levenshtein distance, for "did you mean" hints.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().take(256).enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-#[cfg(test)]
-mod tests;
