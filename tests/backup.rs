@@ -498,3 +498,69 @@ fn result_file_and_log_levels() {
         .run();
     missing_dir.assert_code(2);
 }
+
+#[test]
+fn the_scope_reaches_wmill_and_a_changed_scope_pulls_the_place_afresh() {
+    let s = Setup::new(Workspace::sample());
+    let work_dir = s.path("work");
+    let base = s.with(json!({"work_dir": work_dir}));
+    s.run(base.clone()).assert_code(0);
+    let tree = tree_files(&s.remote, "main");
+    assert!(
+        !tree.contains_key("f/ops/api_key.variable.yaml"),
+        "secrets are skipped by default"
+    );
+    assert!(
+        tree.contains_key("f/ops/every_hour.schedule.yaml"),
+        "schedules are included by default"
+    );
+    let query = |s: &Setup| {
+        s.windmill
+            .requests()
+            .into_iter()
+            .filter(|r| r.is_tarball())
+            .last()
+            .map(|r| r.url)
+            .unwrap_or_default()
+    };
+    assert!(
+        query(&s).contains("skip_secrets=true") && query(&s).contains("include_schedules=true"),
+        "{}",
+        query(&s)
+    );
+
+    let mut secrets = base.clone();
+    secrets["include_secrets"] = json!(true);
+    let out = s.run(secrets);
+    out.assert_code(0);
+    assert!(
+        query(&s).contains("skip_secrets=false") && query(&s).contains("plain_secret=false"),
+        "{}",
+        query(&s)
+    );
+    let tree = tree_files(&s.remote, "main");
+    let secret = String::from_utf8_lossy(&tree["f/ops/api_key.variable.yaml"]).into_owned();
+    assert!(
+        secret.contains("QhQpdUKBO+rUSjgobcdAFuZPdT3QWjAV2BpPBwShfm8="),
+        "the ciphertext is stored: {secret}"
+    );
+    assert!(String::from_utf8_lossy(&tree["wmill.yaml"]).contains("skipSecrets: false"));
+
+    // Dropping schedules from the scope removes them: wmill alone would leave them.
+    let mut no_schedules = base;
+    no_schedules["include_schedules"] = json!(false);
+    let out = s.run(no_schedules);
+    out.assert_code(0);
+    let tree = tree_files(&s.remote, "main");
+    assert!(
+        !tree.contains_key("f/ops/every_hour.schedule.yaml"),
+        "{}",
+        out.dump()
+    );
+    assert!(!tree.contains_key("f/ops/api_key.variable.yaml"));
+    assert!(tree.contains_key("f/ops/job_1.sh"));
+    assert_eq!(
+        without_bookkeeping(&tree, ""),
+        without_bookkeeping(&s.plain_pull(&tree["wmill.yaml"]), "")
+    );
+}
