@@ -518,8 +518,7 @@ fn the_scope_reaches_wmill_and_a_changed_scope_pulls_the_place_afresh() {
         s.windmill
             .requests()
             .into_iter()
-            .filter(|r| r.is_tarball())
-            .last()
+            .rfind(|r| r.is_tarball())
             .map(|r| r.url)
             .unwrap_or_default()
     };
