@@ -8,6 +8,7 @@
 //! panic with its message is the right outcome of a test.
 #![allow(dead_code, unused_imports, clippy::expect_used)]
 
+pub mod examples;
 pub mod git;
 pub mod git_http;
 pub mod run;
