@@ -149,10 +149,12 @@ impl Run<'_> {
     /// Makes the checkout a clean copy of the branch's tip (or an empty
     /// orphan when the branch is missing). Repairs a broken persistent
     /// checkout by rebuilding it once.
+    /// Local git failures come back from `try_prepare` as `Internal`, so
+    /// that they can be told from the remote's; past the one rebuild they
+    /// are git failures like any other.
     fn prepare(&mut self, url: &str, branch: &str) -> Result<Option<String>, Failure> {
-        match self.try_prepare(url, branch) {
-            Ok(tip) => Ok(tip),
-            Err(f) if self.checkout.persistent && matches!(f.kind, Kind::Internal) => {
+        let result = match self.try_prepare(url, branch) {
+            Err(f) if self.checkout.persistent && f.kind == Kind::Internal => {
                 log::warn!(
                     "work_dir {} is damaged ({}); rebuilding it",
                     self.checkout.path.display(),
@@ -161,8 +163,14 @@ impl Run<'_> {
                 self.checkout.wipe().kind(Kind::Git)?;
                 self.try_prepare(url, branch)
             }
-            Err(f) => Err(f),
-        }
+            other => other,
+        };
+        result.map_err(|mut f| {
+            if f.kind == Kind::Internal {
+                f.kind = Kind::Git;
+            }
+            f
+        })
     }
 
     fn try_prepare(&mut self, url: &str, branch: &str) -> Result<Option<String>, Failure> {
@@ -173,6 +181,11 @@ impl Run<'_> {
         self.checkout.mark().kind(Kind::Internal)?;
         self.git.init().kind(Kind::Internal)?;
         self.checkout.clear_stale_locks().kind(Kind::Internal)?;
+        // `git init` leaves a damaged repository as it is: make sure git can
+        // open it before anything talks to the remote.
+        self.git
+            .run(&["rev-parse", "--git-dir"])
+            .kind(Kind::Internal)?;
         let mut tip = self.git.remote_tip(url, branch).kind(Kind::Git)?;
         if let Some(sha) = tip.clone() {
             if !self.git.has_commit(&sha) {

@@ -778,3 +778,26 @@ fn malformed_and_hostile_input_exits_2_naming_the_key() {
     comma["includes"] = json!(["f/a/**,f/b/**"]);
     config_error(comma.to_string().into_bytes(), &["includes", ","]);
 }
+
+#[test]
+fn a_damaged_work_dir_is_rebuilt() {
+    let s = Setup::new(Workspace::sample());
+    let work_dir = s.path("work");
+    let config = s.with(json!({"work_dir": work_dir}));
+    s.run(config.clone()).assert_code(0);
+    s.windmill.update(|ws| {
+        ws.script("f/ops/job_1", "bash", "echo after the damage\n");
+    });
+    // A truncated index and a HEAD that points nowhere git can read.
+    std::fs::write(work_dir.join(".git/index"), "DIRC garbage").expect("index");
+    std::fs::write(work_dir.join(".git/HEAD"), "not a ref\n").expect("HEAD");
+    let out = s.run(config);
+    out.assert_code(0);
+    assert_eq!(out.json["status"], "pushed", "{}", out.dump());
+    assert!(out.stderr.contains("is damaged"), "{}", out.stderr);
+    assert_eq!(
+        tree_files(&s.remote, "main")["f/ops/job_1.sh"],
+        b"echo after the damage\n"
+    );
+    assert_eq!(commit_count(&s.remote, "main"), 2);
+}
