@@ -73,7 +73,13 @@ pub fn stdin_is_terminal() -> bool {
 }
 
 /// Peak resident set size in KiB of this process and of the largest child
-/// it has waited for (Linux reports `ru_maxrss` in KiB).
+/// it has waited for.
+///
+/// Our own peak is `VmHWM`, the high-water mark of this program's memory
+/// alone. `ru_maxrss` of `RUSAGE_SELF` is not: Linux carries over the
+/// peak of the memory image `exec` replaced, so it would report the peak
+/// of whatever started us. A child's `ru_maxrss` (in KiB on Linux) counts
+/// that way too, which only ever adds our small peak to a larger one.
 pub fn peak_rss_kib() -> (u64, u64) {
     let read = |who| {
         // SAFETY: getrusage only writes into the zeroed struct we own.
@@ -85,5 +91,15 @@ pub fn peak_rss_kib() -> (u64, u64) {
             0
         }
     };
-    (read(libc::RUSAGE_SELF), read(libc::RUSAGE_CHILDREN))
+    let own = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| high_water_kib(&status))
+        .unwrap_or_else(|| read(libc::RUSAGE_SELF));
+    (own, read(libc::RUSAGE_CHILDREN))
+}
+
+/// The `VmHWM:` line of a `/proc/<pid>/status` text, in KiB.
+fn high_water_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -500,6 +500,30 @@ fn result_file_and_log_levels() {
 }
 
 #[test]
+fn the_logged_peak_memory_is_the_tools_own() {
+    // 256 MiB resident in the process that starts the tool: Linux hands
+    // the peak of the image `exec` replaces on to the new program's
+    // `ru_maxrss`, and none of it is ours to report.
+    let ballast = vec![7u8; 256 << 20];
+    let out = Tool::new().config(json!({})).arg("-v").run();
+    out.assert_code(2);
+    let line = (out.stderr.lines())
+        .find(|l| l.contains("peak RSS: self "))
+        .unwrap_or_else(|| panic!("no peak line: {}", out.stderr));
+    let own: u64 = line
+        .split("peak RSS: self ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable peak line: {line}"));
+    assert!(own < 64 * 1024, "our peak is {own} KiB: {line}");
+    assert!(std::hint::black_box(&ballast)
+        .iter()
+        .step_by(4096)
+        .all(|&b| b == 7));
+}
+
+#[test]
 fn the_scope_reaches_wmill_and_a_changed_scope_pulls_the_place_afresh() {
     let s = Setup::new(Workspace::sample());
     let work_dir = s.path("work");
