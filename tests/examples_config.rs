@@ -126,6 +126,8 @@ fn shell_examples_parse_and_pass_shellcheck() {
             "windmill/f/git_sync/backup_flow.flow/report_the_failure.inline_script.sh",
         ),
         ("sh", "cron/cron.sh"),
+        ("bash", "demo.sh"),
+        ("bash", "bench.sh"),
     ];
     let shellcheck = find_on_path("shellcheck");
     if shellcheck.is_none() {
