@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         Ok(cli) => {
             logging::init(cli.level());
             signals::install();
+            report_panics(started, cli.result_file.clone());
             (app(&cli, &mut report), cli.result_file.clone())
         }
         Err(e) if !e.use_stderr() => {
@@ -59,9 +60,10 @@ fn main() -> ExitCode {
             (Err(failure), None)
         }
     };
-    let code = match &outcome {
+    let code = match outcome {
         Ok(()) => 0,
         Err(failure) => {
+            let failure = &internal_says_so(failure);
             log::error!("{}", failure.message);
             if let Some(hint) = &failure.hint {
                 log::error!("hint: {hint}");
@@ -83,6 +85,53 @@ fn main() -> ExitCode {
     let _ = writeln!(stdout, "{line}");
     let _ = stdout.flush();
     ExitCode::from(code)
+}
+
+/// An internal failure says that it is one (SPEC 8), and what to do.
+fn internal_says_so(mut f: Failure) -> Failure {
+    if f.kind == Kind::Internal && !f.message.starts_with("internal error") {
+        f.message = format!("{INTERNAL}: {}", f.message);
+        f.hint.get_or_insert_with(|| INTERNAL_HINT.to_string());
+    }
+    f
+}
+
+const INTERNAL: &str = "internal error (a bug in windmill-git-sync, or a broken environment)";
+const INTERNAL_HINT: &str = "check that TMPDIR names a writable directory; otherwise \
+    report it with the log of a run at -v (tokens are redacted there)";
+
+/// A panic is a bug: it still ends with the one result line and exit 1,
+/// never with a bare abort. The process exits from the hook, since the
+/// release build aborts on panic; children die with it (parent-death signal).
+fn report_panics(started: Instant, result_file: Option<std::path::PathBuf>) {
+    std::panic::set_hook(Box::new(move |info| {
+        let mut report = Report::new();
+        let payload = info.payload();
+        let what = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("no message");
+        let place = info
+            .location()
+            .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+        let failure = Failure::new(
+            Kind::Internal,
+            format!("{INTERNAL}: panicked{place}: {}", what.replace('\n', " ")),
+        )
+        .with_hint(INTERNAL_HINT);
+        log::error!("{}", failure.message);
+        report.fail(&failure);
+        report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let line = report.to_line();
+        if let Some(path) = &result_file {
+            let _ = write_result_file(path, &line);
+        }
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+        std::process::exit(1);
+    }));
 }
 
 fn app(cli: &Cli, report: &mut Report) -> Result<(), Failure> {

@@ -287,6 +287,26 @@ fn a_missing_wmill_is_a_windmill_error() {
 }
 
 #[test]
+fn an_internal_failure_exits_1_and_says_so() {
+    // No private directory can be made under a TMPDIR that does not exist:
+    // the one way to reach exit 1 from outside without a bug.
+    let s = Setup::new(Workspace::sample());
+    let out = Tool::new()
+        .env("TMPDIR", "/nonexistent/tmp")
+        .config(s.config())
+        .run();
+    out.assert_code(1);
+    assert_eq!(out.json["status"], "failed", "{}", out.dump());
+    assert_eq!(out.json["error"]["kind"], "internal", "{}", out.dump());
+    let message = out.json["error"]["message"].as_str().unwrap_or("");
+    assert!(message.starts_with("internal error"), "{message}");
+    assert!(message.contains("temporary directory"), "{message}");
+    let hint = out.json["error"]["hint"].as_str().unwrap_or("");
+    assert!(hint.contains("TMPDIR"), "{hint}");
+    assert_eq!(git(&s.remote, &["for-each-ref"]), "", "nothing pushed");
+}
+
+#[test]
 fn over_authenticated_http_the_token_works_and_a_wrong_one_fails_with_4() {
     let s = Setup::new(Workspace::sample());
     let root = s.path("http-root");
