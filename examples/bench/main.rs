@@ -216,12 +216,21 @@ impl Env {
     }
 
     /// The environment of the floor's git calls: what the tool gives git.
+    /// Automatic garbage collection is off, as in the tool: a commit of a
+    /// first import leaves thousands of loose objects, and the `gc --auto`
+    /// git would start in the background would still be writing into the
+    /// checkout during the next measurement (or while it is removed).
     fn git_env(&self) -> Vec<(&'static str, String)> {
         let mut env = self.base_env();
         env.extend([
             ("GIT_TERMINAL_PROMPT", "0".into()),
             ("GIT_CONFIG_NOSYSTEM", "1".into()),
             ("GIT_CONFIG_GLOBAL", "/dev/null".into()),
+            ("GIT_CONFIG_COUNT", "2".into()),
+            ("GIT_CONFIG_KEY_0", "gc.auto".into()),
+            ("GIT_CONFIG_VALUE_0", "0".into()),
+            ("GIT_CONFIG_KEY_1", "maintenance.auto".into()),
+            ("GIT_CONFIG_VALUE_1", "false".into()),
             ("GIT_AUTHOR_NAME", "Bench".into()),
             ("GIT_AUTHOR_EMAIL", "bench@example.com".into()),
             ("GIT_COMMITTER_NAME", "Bench".into()),
