@@ -75,16 +75,20 @@ fn main() -> ExitCode {
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let (own, child) = sys::peak_rss_kib();
     log::debug!("peak RSS: self {own} KiB, largest child {child} KiB");
-    let line = report.to_line();
+    emit(&report.to_line(), result_file.as_deref());
+    ExitCode::from(code)
+}
+
+/// The result line: into `--result-file` (if given), then on stdout.
+fn emit(line: &str, result_file: Option<&Path>) {
     if let Some(path) = result_file {
-        if let Err(e) = write_result_file(&path, &line) {
+        if let Err(e) = write_result_file(path, line) {
             log::error!("could not write the result file {}: {e}", path.display());
         }
     }
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{line}");
     let _ = stdout.flush();
-    ExitCode::from(code)
 }
 
 /// An internal failure says that it is one (SPEC 8), and what to do.
@@ -123,13 +127,7 @@ fn report_panics(started: Instant, result_file: Option<std::path::PathBuf>) {
         log::error!("{}", failure.message);
         report.fail(&failure);
         report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let line = report.to_line();
-        if let Some(path) = &result_file {
-            let _ = write_result_file(path, &line);
-        }
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{line}");
-        let _ = stdout.flush();
+        emit(&report.to_line(), result_file.as_deref());
         std::process::exit(1);
     }));
 }
